@@ -1,0 +1,505 @@
+//! The Python plugin's semantics, once, for every interpreter: what each
+//! nbdkit callback calls in the script, with which arguments for API
+//! versions 1 and 2, and what nbdkit's own Python plugin does when the
+//! script leaves a callback out.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI8, Ordering};
+use std::sync::OnceLock;
+
+use nbdkit_plugin::backend::{Arg, Convert, Ignore, MainScript, ScriptBackend, ScriptError, StartOptions};
+use nbdkit_plugin::{log, server, Error, Exports, Extents, Plugin, PluginInfo, Result, ThreadModel};
+use nbdkit_sys as sys;
+
+use crate::callbacks::{Callbacks, Cb};
+use crate::convert::{self, BlockSize, CopyInto, Flag, Int, Text};
+use crate::errors;
+use crate::module::MODULE;
+
+const CONFIG_HELP: &str = "script=<FILENAME>     (required) The Python plugin to run.\n\
+                           [other arguments may be used by the plugin that you load]";
+
+/// The highest `API_VERSION` a script may declare.
+const MAX_API_VERSION: i64 = 2;
+
+/// The one plugin instance, reachable from nbdkit's data-less callbacks.
+pub trait Instance {
+    fn instance() -> &'static Self;
+}
+
+pub struct PythonPlugin<B: ScriptBackend> {
+    interp: OnceLock<Result<B, String>>,
+    script: OnceLock<Script<B::Object>>,
+}
+
+/// The loaded script.
+struct Script<O> {
+    /// As given on the command line: the name in every message.
+    path: String,
+    api: Api,
+    callbacks: Callbacks<O>,
+}
+
+/// The argument shapes of the data callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// No `API_VERSION`: the 2014 API, `pread(h, count, offset)` returns
+    /// the data.
+    V1,
+    /// `API_VERSION = 2`: `pread(h, buf, offset, flags)` fills `buf`.
+    V2,
+}
+
+/// A connection: the script's handle and what it said about zeroing
+/// (asked once, as nbdkit's own plugin does).
+pub struct Handle<O> {
+    obj: O,
+    can_zero: AtomicI8,
+}
+
+impl<B: ScriptBackend> PythonPlugin<B> {
+    pub const fn new() -> Self {
+        PythonPlugin { interp: OnceLock::new(), script: OnceLock::new() }
+    }
+
+    fn interp(&self) -> Result<&B> {
+        match self.interp.get() {
+            Some(Ok(i)) => Ok(i),
+            Some(Err(e)) => Err(Error::eio(format!("the Python interpreter failed to start: {e}"))),
+            None => Err(Error::eio("the Python interpreter was not started")),
+        }
+    }
+
+    fn script(&self) -> Result<&Script<B::Object>> {
+        self.script.get().ok_or_else(|| Error::eio("the first parameter must be script=/path/to/python/script.py"))
+    }
+
+    /// Call `cb` if the script defines it: `Ok(None)` if it does not.
+    fn call<C: Convert>(&self, cb: Cb, args: &mut [Arg<'_, B::Object>], convert: C) -> Result<Option<C::Output>> {
+        let script = self.script()?;
+        self.call_raw(script, cb, args, convert).map_err(|e| errors::from_script(&script.path, cb.name(), &e))
+    }
+
+    fn call_raw<C: Convert>(
+        &self,
+        script: &Script<B::Object>,
+        cb: Cb,
+        args: &mut [Arg<'_, B::Object>],
+        convert: C,
+    ) -> Result<Option<C::Output>, ScriptError> {
+        let Some(f) = script.callbacks.get(cb) else { return Ok(None) };
+        errors::clear_errno();
+        let interp = self.interp().map_err(|e| ScriptError::Invalid(e.to_string()))?;
+        interp.call(f, args, convert).map(Some)
+    }
+
+    fn has(&self, cb: Cb) -> Result<bool> {
+        Ok(self.script()?.callbacks.has(cb))
+    }
+
+    /// A callback that must exist because nbdkit requires it; the check
+    /// at load time makes a miss here an internal error.
+    fn required<C: Convert>(&self, cb: Cb, args: &mut [Arg<'_, B::Object>], convert: C) -> Result<C::Output> {
+        self.call(cb, args, convert)?
+            .ok_or_else(|| Error::eio(format!("{}: missing callback: {}", self.script().map_or("", |s| &s.path), cb.name())))
+    }
+
+    /// A plugin-level complaint about what `cb` returned.
+    fn invalid(&self, cb: Cb, message: String) -> Error {
+        let path = self.script().map_or("", |s| s.path.as_str());
+        errors::from_script(path, cb.name(), &ScriptError::Invalid(message))
+    }
+
+    /// A boolean callback; when the script lacks it, whether it has
+    /// `implied_by` (`can_write` from `pwrite`, ...), as nbdkit does for
+    /// C plugins.
+    fn flag(&self, h: &Handle<B::Object>, cb: Cb, implied_by: Option<Cb>) -> Result<bool> {
+        match self.call(cb, &mut [Arg::Object(&h.obj)], Flag(cb.name()))? {
+            Some(b) => Ok(b),
+            None => implied_by.map_or(Ok(false), |plain| self.has(plain)),
+        }
+    }
+
+    fn utf8(&self, cb: Cb, bytes: Vec<u8>) -> Result<String> {
+        String::from_utf8(bytes).map_err(|_| self.invalid(cb, format!("{} method returned a string that is not UTF-8", cb.name())))
+    }
+
+    fn load_script(&self, path: &str) -> Result<()> {
+        let interp = self.interp()?;
+        let source = std::fs::read(path).map_err(|e| {
+            Error::new(e.raw_os_error().unwrap_or(libc::EIO), format!("{path}: cannot open file: {e}"))
+        })?;
+        // The script's own directory goes first on sys.path, absolute,
+        // because nbdkit changes directory when it daemonizes.
+        let dir = Path::new(path).parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
+        let dir = dir.and_then(|d| std::fs::canonicalize(d).ok());
+        let argv = [path.to_string()];
+        interp
+            .run_main(&MainScript { source: &source, path, argv: &argv, search_dir: dir.as_deref() })
+            .map_err(|e| Error::eio(format!("{path}: error running this script:\n{}", e.render())))?;
+
+        let callbacks = Callbacks::lookup(interp);
+        if ![Cb::Open, Cb::GetSize, Cb::Pread].iter().all(|&cb| callbacks.has(cb)) {
+            return Err(Error::eio(format!(
+                "{path}: one of the required callbacks 'open', 'get_size' or 'pread' is not defined by this \
+                 Python script.  nbdkit requires these callbacks."
+            )));
+        }
+        let api = match interp.global("API_VERSION", Int) {
+            None => 1,
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                return Err(Error::eio(format!("{path}: API_VERSION is not an integer: {}", e.render())));
+            }
+        };
+        let api = match api {
+            1 => Api::V1,
+            2 => Api::V2,
+            v => {
+                return Err(Error::eio(format!(
+                    "{path}: API_VERSION requested unknown version: {v}.  \
+                     This plugin supports API versions between 1 and {MAX_API_VERSION}."
+                )))
+            }
+        };
+        log::debug(&format!("module requested API_VERSION {}", if api == Api::V1 { 1 } else { 2 }));
+        self.script
+            .set(Script { path: path.to_string(), api, callbacks })
+            .map_err(|_| Error::eio("the script is already loaded"))
+    }
+
+    /// Run a lifecycle callback that takes no arguments.
+    fn lifecycle(&self, cb: Cb) -> Result<()> {
+        if self.script.get().is_none() {
+            return Ok(());
+        }
+        self.call(cb, &mut [], Ignore).map(drop)
+    }
+}
+
+impl<B: ScriptBackend> Plugin for PythonPlugin<B>
+where
+    PythonPlugin<B>: Instance,
+{
+    type Handle = Handle<B::Object>;
+
+    fn get() -> &'static Self {
+        Self::instance()
+    }
+
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "python".into(),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
+            config_help: Some(CONFIG_HELP.into()),
+            magic_config_key: Some("script".into()),
+            max_thread_model: Some(ThreadModel::Parallel),
+            ..PluginInfo::default()
+        }
+    }
+
+    fn load(&self) {
+        let options = StartOptions { module: &MODULE, stdout_to_stderr: !server::stdio_safe() };
+        self.interp.get_or_init(|| B::start(options).map_err(|e| e.render().to_string()));
+    }
+
+    fn unload(&self) {
+        if let Some(Ok(interp)) = self.interp.get() {
+            interp.finalize();
+        }
+    }
+
+    fn dump_plugin(&self) {
+        let Ok(interp) = self.interp() else { return };
+        let imp = interp.implementation();
+        print_line(&format!("python_version={}", imp.version));
+        for (k, v) in &imp.extra {
+            print_line(&format!("{k}={v}"));
+        }
+        print_line(&format!("nbdkit_python_maximum_api_version={MAX_API_VERSION}"));
+        print_line(&format!("python_implementation={}", imp.name));
+        if self.script.get().is_some() {
+            // SAFETY: flushing all C streams is always allowed; it puts
+            // nbdkit's lines and ours before whatever the script prints.
+            unsafe { libc::fflush(std::ptr::null_mut()) };
+            if let Err(e) = self.call(Cb::DumpPlugin, &mut [], Ignore) {
+                e.report();
+            }
+            interp.flush_stdout();
+        }
+    }
+
+    fn config(&self, key: &str, value: &str) -> Result<()> {
+        let Some(script) = self.script.get() else {
+            if key != "script" {
+                return Err(Error::eio("the first parameter must be script=/path/to/python/script.py"));
+            }
+            return self.load_script(value);
+        };
+        match self.call(Cb::Config, &mut [Arg::Str(key), Arg::Str(value)], Ignore)? {
+            Some(()) => Ok(()),
+            None => Err(Error::eio(format!("{}: this plugin does not need command line configuration", script.path))),
+        }
+    }
+
+    fn config_complete(&self) -> Result<()> {
+        self.script()?;
+        self.lifecycle(Cb::ConfigComplete)
+    }
+
+    fn thread_model(&self) -> Result<i32> {
+        let default = sys::NBDKIT_THREAD_MODEL_SERIALIZE_ALL_REQUESTS;
+        if self.script.get().is_none() {
+            return Ok(default);
+        }
+        match self.call(Cb::ThreadModel, &mut [], Int)? {
+            None => Ok(default),
+            Some(m) => i32::try_from(m).map_err(|_| self.invalid(Cb::ThreadModel, format!("unknown thread model {m}"))),
+        }
+    }
+
+    fn get_ready(&self) -> Result<()> {
+        self.lifecycle(Cb::GetReady)
+    }
+
+    fn after_fork(&self) -> Result<()> {
+        self.interp()?.after_fork_in_child();
+        self.lifecycle(Cb::AfterFork)
+    }
+
+    fn cleanup(&self) {
+        if let Err(e) = self.lifecycle(Cb::Cleanup) {
+            e.report();
+        }
+    }
+
+    fn list_exports(&self, readonly: bool, is_tls: bool, exports: &mut Exports) -> Result<()> {
+        match self.call(Cb::ListExports, &mut [Arg::Bool(readonly), Arg::Bool(is_tls)], convert::Exports)? {
+            None => exports.use_default(),
+            Some(list) => list.iter().try_for_each(|(name, desc)| {
+                exports.add(name, desc.as_deref()).map_err(|e| match e.message() {
+                    Some(m) => self.invalid(Cb::ListExports, m.to_string()),
+                    None => e,
+                })
+            }),
+        }
+    }
+
+    fn default_export(&self, readonly: bool, is_tls: bool) -> Result<String> {
+        let name = Text(Cb::DefaultExport.name());
+        match self.call(Cb::DefaultExport, &mut [Arg::Bool(readonly), Arg::Bool(is_tls)], name)? {
+            None => Ok(String::new()),
+            Some(bytes) => self.utf8(Cb::DefaultExport, bytes),
+        }
+    }
+
+    fn preconnect(&self, readonly: bool) -> Result<()> {
+        self.call(Cb::Preconnect, &mut [Arg::Bool(readonly)], Ignore).map(drop)
+    }
+
+    fn open(&self, readonly: bool) -> Result<Self::Handle> {
+        let script = self.script()?;
+        let f = script.callbacks.get(Cb::Open).ok_or_else(|| Error::eio(format!("{}: missing callback: open", script.path)))?;
+        errors::clear_errno();
+        let obj = self
+            .interp()?
+            .call_keep(f, &mut [Arg::Bool(readonly)])
+            .map_err(|e| errors::from_script(&script.path, "open", &e))?;
+        Ok(Handle { obj, can_zero: AtomicI8::new(-1) })
+    }
+
+    fn close(&self, h: Self::Handle) {
+        if let Err(e) = self.call(Cb::Close, &mut [Arg::Object(&h.obj)], Ignore) {
+            e.report();
+        }
+        if let Ok(interp) = self.interp() {
+            interp.release(h.obj);
+        }
+    }
+
+    fn export_description(&self, h: &Self::Handle) -> Result<Option<String>> {
+        let text = Text(Cb::ExportDescription.name());
+        match self.call(Cb::ExportDescription, &mut [Arg::Object(&h.obj)], text)? {
+            None => Ok(None),
+            Some(bytes) => self.utf8(Cb::ExportDescription, bytes).map(Some),
+        }
+    }
+
+    fn get_size(&self, h: &Self::Handle) -> Result<i64> {
+        let size = self.required(Cb::GetSize, &mut [Arg::Object(&h.obj)], Int)?;
+        if size < 0 {
+            return Err(self.invalid(Cb::GetSize, format!("get_size returned a negative size: {size}")));
+        }
+        Ok(size)
+    }
+
+    fn block_size(&self, h: &Self::Handle) -> Result<(u32, u32, u32)> {
+        Ok(self.call(Cb::BlockSize, &mut [Arg::Object(&h.obj)], BlockSize)?.unwrap_or((0, 0, 0)))
+    }
+
+    fn can_write(&self, h: &Self::Handle) -> Result<bool> {
+        self.flag(h, Cb::CanWrite, Some(Cb::Pwrite))
+    }
+
+    fn can_flush(&self, h: &Self::Handle) -> Result<bool> {
+        self.flag(h, Cb::CanFlush, Some(Cb::Flush))
+    }
+
+    fn is_rotational(&self, h: &Self::Handle) -> Result<bool> {
+        self.flag(h, Cb::IsRotational, None)
+    }
+
+    fn can_trim(&self, h: &Self::Handle) -> Result<bool> {
+        self.flag(h, Cb::CanTrim, Some(Cb::Trim))
+    }
+
+    fn can_zero(&self, h: &Self::Handle) -> Result<bool> {
+        match h.can_zero.load(Ordering::Relaxed) {
+            -1 => {
+                let r = self.flag(h, Cb::CanZero, Some(Cb::Zero))?;
+                h.can_zero.store(r.into(), Ordering::Relaxed);
+                Ok(r)
+            }
+            known => Ok(known != 0),
+        }
+    }
+
+    /// Without `can_fast_zero`, fast zeroes are advertised exactly when
+    /// zeroing is not supported: then failing fast is trivially fast.
+    fn can_fast_zero(&self, h: &Self::Handle) -> Result<bool> {
+        if self.has(Cb::CanFastZero)? {
+            return self.flag(h, Cb::CanFastZero, None);
+        }
+        Ok(!self.can_zero(h)?)
+    }
+
+    fn can_extents(&self, h: &Self::Handle) -> Result<bool> {
+        self.flag(h, Cb::CanExtents, Some(Cb::Extents))
+    }
+
+    fn can_fua(&self, h: &Self::Handle) -> Result<i32> {
+        match self.call(Cb::CanFua, &mut [Arg::Object(&h.obj)], Int)? {
+            Some(v) => i32::try_from(v).map_err(|_| self.invalid(Cb::CanFua, format!("can_fua returned {v}"))),
+            None if self.has(Cb::Flush)? => Ok(sys::NBDKIT_FUA_EMULATE),
+            None => Ok(sys::NBDKIT_FUA_NONE),
+        }
+    }
+
+    fn can_multi_conn(&self, h: &Self::Handle) -> Result<bool> {
+        self.flag(h, Cb::CanMultiConn, None)
+    }
+
+    fn can_cache(&self, h: &Self::Handle) -> Result<i32> {
+        match self.call(Cb::CanCache, &mut [Arg::Object(&h.obj)], Int)? {
+            Some(v) => i32::try_from(v).map_err(|_| self.invalid(Cb::CanCache, format!("can_cache returned {v}"))),
+            None if self.has(Cb::Cache)? => Ok(sys::NBDKIT_CACHE_NATIVE),
+            None => Ok(sys::NBDKIT_CACHE_NONE),
+        }
+    }
+
+    fn pread(&self, h: &Self::Handle, buf: &mut [u8], offset: u64, flags: u32) -> Result<()> {
+        let offset = offset as i64;
+        match self.script()?.api {
+            Api::V1 => {
+                let count = buf.len() as i64;
+                self.required(Cb::Pread, &mut [Arg::Object(&h.obj), Arg::Int(count), Arg::Int(offset)], CopyInto(buf))
+            }
+            Api::V2 => {
+                let args = &mut [Arg::Object(&h.obj), Arg::BytesMut(buf), Arg::Int(offset), Arg::Int(flags.into())];
+                self.required(Cb::Pread, args, Ignore)
+            }
+        }
+    }
+
+    fn pwrite(&self, h: &Self::Handle, buf: &[u8], offset: u64, flags: u32) -> Result<()> {
+        let (offset, flags) = (offset as i64, flags.into());
+        let r = match self.script()?.api {
+            Api::V1 => self.call(Cb::Pwrite, &mut [Arg::Object(&h.obj), Arg::Bytes(buf), Arg::Int(offset)], Ignore),
+            Api::V2 => {
+                let args = &mut [Arg::Object(&h.obj), Arg::Bytes(buf), Arg::Int(offset), Arg::Int(flags)];
+                self.call(Cb::Pwrite, args, Ignore)
+            }
+        };
+        r?.ok_or_else(|| self.not_implemented(Cb::Pwrite))
+    }
+
+    fn flush(&self, h: &Self::Handle, flags: u32) -> Result<()> {
+        let r = match self.script()?.api {
+            Api::V1 => self.call(Cb::Flush, &mut [Arg::Object(&h.obj)], Ignore),
+            Api::V2 => self.call(Cb::Flush, &mut [Arg::Object(&h.obj), Arg::Int(flags.into())], Ignore),
+        };
+        r?.ok_or_else(|| self.not_implemented(Cb::Flush))
+    }
+
+    fn trim(&self, h: &Self::Handle, count: u32, offset: u64, flags: u32) -> Result<()> {
+        let (count, offset, flags) = (count.into(), offset as i64, flags.into());
+        let r = match self.script()?.api {
+            Api::V1 => self.call(Cb::Trim, &mut [Arg::Object(&h.obj), Arg::Int(count), Arg::Int(offset)], Ignore),
+            Api::V2 => {
+                let args = &mut [Arg::Object(&h.obj), Arg::Int(count), Arg::Int(offset), Arg::Int(flags)];
+                self.call(Cb::Trim, args, Ignore)
+            }
+        };
+        r?.ok_or_else(|| self.not_implemented(Cb::Trim))
+    }
+
+    /// A script that has no `zero`, or that calls
+    /// `nbdkit.set_error(errno.EOPNOTSUPP)` in it, makes nbdkit fall back
+    /// to writing zeroes with `pwrite`.
+    fn zero(&self, h: &Self::Handle, count: u32, offset: u64, flags: u32) -> Result<()> {
+        let script = self.script()?;
+        let (count, offset) = (count.into(), offset as i64);
+        let may_trim = flags & sys::NBDKIT_FLAG_MAY_TRIM != 0;
+        let r = match script.api {
+            Api::V1 => {
+                let args = &mut [Arg::Object(&h.obj), Arg::Int(count), Arg::Int(offset), Arg::Bool(may_trim)];
+                self.call_raw(script, Cb::Zero, args, Ignore)
+            }
+            Api::V2 => {
+                let args = &mut [Arg::Object(&h.obj), Arg::Int(count), Arg::Int(offset), Arg::Int(flags.into())];
+                self.call_raw(script, Cb::Zero, args, Ignore)
+            }
+        };
+        // (ENOTSUP and EOPNOTSUPP are the same number on Linux.)
+        if let Some(errno) = errors::recorded_errno().filter(|&e| e == libc::EOPNOTSUPP || e == libc::ENOTSUP) {
+            log::debug("zero requested falling back to pwrite");
+            return Err(Error::silent(errno));
+        }
+        match r {
+            Ok(Some(())) => Ok(()),
+            Ok(None) => {
+                log::debug("zero missing, falling back to pwrite");
+                Err(Error::silent(libc::EOPNOTSUPP))
+            }
+            Err(e) => Err(errors::from_script(&script.path, Cb::Zero.name(), &e)),
+        }
+    }
+
+    fn cache(&self, h: &Self::Handle, count: u32, offset: u64, flags: u32) -> Result<()> {
+        let args = &mut [Arg::Object(&h.obj), Arg::Int(count.into()), Arg::Int(offset as i64), Arg::Int(flags.into())];
+        self.call(Cb::Cache, args, Ignore)?.ok_or_else(|| self.not_implemented(Cb::Cache))
+    }
+
+    fn extents(&self, h: &Self::Handle, count: u32, offset: u64, flags: u32, extents: &mut Extents) -> Result<()> {
+        let args = &mut [Arg::Object(&h.obj), Arg::Int(count.into()), Arg::Int(offset as i64), Arg::Int(flags.into())];
+        match self.call(Cb::Extents, args, convert::Extents)? {
+            // What nbdkit does for a plugin without extents: all data.
+            None => extents.add(offset, count.into(), 0),
+            Some(list) => list.iter().try_for_each(|&(o, l, t)| extents.add(o, l, t)),
+        }
+    }
+}
+
+impl<B: ScriptBackend> PythonPlugin<B> {
+    fn not_implemented(&self, cb: Cb) -> Error {
+        Error::eio(format!("{} not implemented", cb.name()))
+    }
+}
+
+/// A line on nbdkit's stdout, through C stdio so that it comes out in
+/// order with the lines nbdkit prints itself.
+fn print_line(line: &str) {
+    let Ok(line) = std::ffi::CString::new(line) else { return };
+    // SAFETY: "%s\n" with one C string argument that outlives the call.
+    unsafe { libc::printf(c"%s\n".as_ptr(), line.as_ptr()) };
+}
