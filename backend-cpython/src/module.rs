@@ -53,6 +53,7 @@ fn call(f: &'static ModFunction, args: &Bound<'_, PyTuple>, kwargs: Option<&Boun
         values.push(match param {
             Param::Str => ModArg::Str(arg.extract::<String>().map_err(|_| wrong_type(f, i, "str", &arg))?),
             Param::Int => ModArg::Int(arg.extract::<i64>().map_err(|_| wrong_type(f, i, "int", &arg))?),
+            Param::Bool => ModArg::Bool(arg.is_truthy()?),
         });
     }
     // Server functions may block (nanosleep): let other threads run.
@@ -61,7 +62,9 @@ fn call(f: &'static ModFunction, args: &Bound<'_, PyTuple>, kwargs: Option<&Boun
         Ok(ModValue::None) => Ok(py.None()),
         Ok(ModValue::Bool(b)) => b.into_py_any(py),
         Ok(ModValue::Int(i)) => i.into_py_any(py),
+        Ok(ModValue::Float(x)) => x.into_py_any(py),
         Ok(ModValue::Str(s)) => s.into_py_any(py),
+        Ok(ModValue::Ints(v)) => pyo3::types::PyTuple::new(py, v)?.into_py_any(py),
         Ok(ModValue::Bytes(b)) => pyo3::types::PyBytes::new(py, &b).into_py_any(py),
         Err(ModError::Type(m)) => Err(PyTypeError::new_err(m)),
         Err(ModError::Value(m)) => Err(PyValueError::new_err(m)),

@@ -134,6 +134,8 @@ pub enum Global<O> {
 pub enum Param {
     Str,
     Int,
+    /// Any value, read with the language's truth rules.
+    Bool,
 }
 
 /// An argument received by a module function.
@@ -141,16 +143,20 @@ pub enum Param {
 pub enum ModArg {
     Str(String),
     Int(i64),
+    Bool(bool),
 }
 
 /// What a module function returns to the script.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ModValue {
     None,
     Bool(bool),
     Int(i64),
+    Float(f64),
     Str(String),
     Bytes(Vec<u8>),
+    /// A tuple of ints, such as `(sec, nsec)`.
+    Ints(Vec<i64>),
 }
 
 /// An exception a module function raises, by its built-in type.

@@ -14,6 +14,8 @@
 pub mod backend;
 mod error;
 pub mod log;
+mod newer;
+pub mod parse;
 mod plugin;
 pub mod server;
 mod trampoline;

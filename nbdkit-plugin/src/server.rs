@@ -1,7 +1,7 @@
 //! Safe wrappers of nbdkit's server functions.
 
 use std::ffi::{CStr, CString};
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_int};
 
 use nbdkit_sys as sys;
 
@@ -147,4 +147,151 @@ impl Exports {
 
 fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().filter(|&e| e != 0).unwrap_or(libc::EIO)
+}
+
+/// Why a server function could not give an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerError {
+    /// The running nbdkit is older than the function: the text names it
+    /// and the release that added it.
+    Unavailable(String),
+    /// nbdkit refused (it has logged why, where it logs).
+    Failed(String),
+}
+
+/// Take ownership of a `malloc`ed C string from nbdkit.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string allocated with `malloc` that
+/// the caller must free.
+unsafe fn owned_c_string(p: *mut c_char) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: per the function contract; copied, then freed once.
+    let s = unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    // SAFETY: p came from malloc (function contract) and is not used again.
+    unsafe { libc::free(p.cast()) };
+    Some(s)
+}
+
+/// Drop the current client (`force`: at once, without a clean reply).
+pub fn disconnect(force: bool) -> Result<(), ServerError> {
+    let f = crate::newer::DISCONNECT.address().ok_or_else(|| unavailable(&crate::newer::DISCONNECT))?;
+    // SAFETY: the symbol has the documented type `void (int)`.
+    let f: unsafe extern "C" fn(c_int) = unsafe { std::mem::transmute(f) };
+    // SAFETY: any int is a valid argument.
+    unsafe { f(c_int::from(force)) };
+    Ok(())
+}
+
+fn unavailable(f: &crate::newer::Newer) -> ServerError {
+    ServerError::Unavailable(format!("this nbdkit lacks {}", f.describe()))
+}
+
+/// `nbdkit_parse_probability`, or our own parser on an older nbdkit.
+pub fn parse_probability(what: &str, s: &str) -> Result<f64, ServerError> {
+    let failed = || ServerError::Failed(format!("{what}: could not parse probability: {s}"));
+    let Some(f) = crate::newer::PARSE_PROBABILITY.address() else {
+        return crate::parse::probability(s).ok_or_else(failed);
+    };
+    let (cwhat, cs) = (cstring_lossy(what), CString::new(s).map_err(|_| failed())?);
+    // SAFETY: documented type `int (const char *, const char *, double *)`.
+    let f: unsafe extern "C" fn(*const c_char, *const c_char, *mut f64) -> c_int = unsafe { std::mem::transmute(f) };
+    let mut r = 0.0;
+    // SAFETY: two C strings that outlive the call and a valid out-pointer.
+    match unsafe { f(cwhat.as_ptr(), cs.as_ptr(), &mut r) } {
+        -1 => Err(failed()),
+        _ => Ok(r),
+    }
+}
+
+/// `nbdkit_parse_delay`, or our own parser on an older nbdkit.
+pub fn parse_delay(what: &str, s: &str) -> Result<(u32, u32), ServerError> {
+    let failed = || ServerError::Failed(format!("{what}: could not parse delay: {s}"));
+    let Some(f) = crate::newer::PARSE_DELAY.address() else {
+        return crate::parse::delay(s).ok_or_else(failed);
+    };
+    let (cwhat, cs) = (cstring_lossy(what), CString::new(s).map_err(|_| failed())?);
+    type ParseDelay = unsafe extern "C" fn(*const c_char, *const c_char, *mut u32, *mut u32) -> c_int;
+    // SAFETY: documented type `int (const char *, const char *, unsigned *, unsigned *)`.
+    let f: ParseDelay = unsafe { std::mem::transmute(f) };
+    let (mut sec, mut nsec) = (0u32, 0u32);
+    // SAFETY: two C strings that outlive the call and valid out-pointers.
+    match unsafe { f(cwhat.as_ptr(), cs.as_ptr(), &mut sec, &mut nsec) } {
+        -1 => Err(failed()),
+        _ => Ok((sec, nsec)),
+    }
+}
+
+/// A string-returning newer function (`char *f (void)`, caller frees).
+fn newer_string(f: &'static crate::newer::Newer) -> Result<String, ServerError> {
+    let addr = f.address().ok_or_else(|| unavailable(f))?;
+    // SAFETY: these functions have the documented type `char * (void)`.
+    let call: unsafe extern "C" fn() -> *mut c_char = unsafe { std::mem::transmute(addr) };
+    // SAFETY: no arguments; the result is NULL on error or malloc'd.
+    let p = unsafe { call() };
+    // SAFETY: as documented for these functions.
+    unsafe { owned_c_string(p) }.ok_or_else(|| ServerError::Failed(format!("{} failed", f.name.to_string_lossy())))
+}
+
+/// The client's security context (SELinux label), over a Unix socket.
+pub fn peer_security_context() -> Result<String, ServerError> {
+    newer_string(&crate::newer::PEER_SECURITY_CONTEXT)
+}
+
+/// The client certificate's Distinguished Name, "" if none.
+pub fn peer_tls_dn() -> Result<String, ServerError> {
+    newer_string(&crate::newer::PEER_TLS_DN)
+}
+
+/// The client certificate issuer's Distinguished Name, "" if none.
+pub fn peer_tls_issuer_dn() -> Result<String, ServerError> {
+    newer_string(&crate::newer::PEER_TLS_ISSUER_DN)
+}
+
+/// Sleep, waking early (with an error) if nbdkit is shutting down or the
+/// client went away.
+pub fn nanosleep(sec: u32, nsec: u32) -> Result<(), ServerError> {
+    // SAFETY: any values are accepted; nbdkit validates them.
+    match unsafe { sys::nbdkit_nanosleep(sec, nsec) } {
+        -1 => Err(ServerError::Failed("nanosleep interrupted".into())),
+        _ => Ok(()),
+    }
+}
+
+/// The client's process ID, user ID or group ID (Unix sockets only).
+pub fn peer_credential(which: PeerCredential) -> Result<i64, ServerError> {
+    // SAFETY: no arguments; each returns -1 (after logging) on error.
+    let r = unsafe {
+        match which {
+            PeerCredential::Pid => sys::nbdkit_peer_pid(),
+            PeerCredential::Uid => sys::nbdkit_peer_uid(),
+            PeerCredential::Gid => sys::nbdkit_peer_gid(),
+        }
+    };
+    if r < 0 {
+        return Err(ServerError::Failed(format!("nbdkit_peer_{which:?} failed").to_lowercase()));
+    }
+    Ok(r)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum PeerCredential {
+    Pid,
+    Uid,
+    Gid,
+}
+
+/// `nbdkit_read_password`: `-` asks on the terminal, `+FILE` reads a
+/// file, `-FD` reads a file descriptor, anything else is the password.
+pub fn read_password(value: &str) -> Result<String, ServerError> {
+    let v = CString::new(value).map_err(|_| ServerError::Failed("password contains a NUL byte".into()))?;
+    let mut p: *mut c_char = std::ptr::null_mut();
+    // SAFETY: a C string and a valid out-pointer; on success *p is malloc'd.
+    if unsafe { sys::nbdkit_read_password(v.as_ptr(), &mut p) } == -1 {
+        return Err(ServerError::Failed("could not read the password".into()));
+    }
+    // SAFETY: nbdkit_read_password returns a malloc'd string the caller frees.
+    unsafe { owned_c_string(p) }.ok_or_else(|| ServerError::Failed("could not read the password".into()))
 }

@@ -2,7 +2,8 @@
 //! nbdkit 1.32's Python plugin has them.
 
 use nbdkit_plugin::backend::{ModArg, ModError, ModFunction, ModValue, ModuleSpec, Param};
-use nbdkit_plugin::{log, server};
+use nbdkit_plugin::server::{self, PeerCredential, ServerError};
+use nbdkit_plugin::log;
 use nbdkit_sys as sys;
 
 use crate::errors;
@@ -14,30 +15,26 @@ pub static MODULE: ModuleSpec = ModuleSpec {
     constants: &CONSTANTS,
 };
 
-static FUNCTIONS: [ModFunction; 5] = [
+static FUNCTIONS: [ModFunction; 19] = [
     ModFunction { name: "debug", doc: "Print a debug message", params: &[Param::Str], optional: 0, call: debug },
-    ModFunction {
-        name: "export_name",
-        doc: "Return the optional export name negotiated with the client",
-        params: &[],
-        optional: 0,
-        call: export_name,
-    },
-    ModFunction {
-        name: "set_error",
-        doc: "Store an errno value prior to throwing an exception",
-        params: &[Param::Int],
-        optional: 0,
-        call: set_error,
-    },
+    ModFunction { name: "export_name", doc: "Return the optional export name negotiated with the client", params: &[], optional: 0, call: export_name },
+    ModFunction { name: "set_error", doc: "Store an errno value prior to throwing an exception", params: &[Param::Int], optional: 0, call: set_error },
     ModFunction { name: "shutdown", doc: "Request asynchronous shutdown", params: &[], optional: 0, call: shutdown },
-    ModFunction {
-        name: "parse_size",
-        doc: "Parse human-readable size strings into bytes",
-        params: &[Param::Str],
-        optional: 0,
-        call: parse_size,
-    },
+    ModFunction { name: "parse_size", doc: "Parse human-readable size strings into bytes", params: &[Param::Str], optional: 0, call: parse_size },
+    ModFunction { name: "parse_bool", doc: "Parse a boolean string (on, off, yes, no, 1, 0, true, false)", params: &[Param::Str], optional: 0, call: parse_bool },
+    ModFunction { name: "parse_probability", doc: "Parse a probability (0.1, 10%, 1:10, 1/10) into a float", params: &[Param::Str, Param::Str], optional: 0, call: parse_probability },
+    ModFunction { name: "parse_delay", doc: "Parse a delay (1.2s, 120ms, 10us, 1ns) into (seconds, nanoseconds)", params: &[Param::Str, Param::Str], optional: 0, call: parse_delay },
+    ModFunction { name: "disconnect", doc: "Request disconnection from current client", params: &[Param::Bool], optional: 0, call: disconnect },
+    ModFunction { name: "is_tls", doc: "Return True if the client connected over TLS", params: &[], optional: 0, call: is_tls },
+    ModFunction { name: "stdio_safe", doc: "Return True if the plugin may use stdin and stdout", params: &[], optional: 0, call: stdio_safe },
+    ModFunction { name: "nanosleep", doc: "Sleep (seconds, nanoseconds), waking early on shutdown or disconnect", params: &[Param::Int, Param::Int], optional: 0, call: nanosleep },
+    ModFunction { name: "peer_pid", doc: "Return the client's process ID (Unix socket connections)", params: &[], optional: 0, call: peer_pid },
+    ModFunction { name: "peer_uid", doc: "Return the client's user ID (Unix socket connections)", params: &[], optional: 0, call: peer_uid },
+    ModFunction { name: "peer_gid", doc: "Return the client's group ID (Unix socket connections)", params: &[], optional: 0, call: peer_gid },
+    ModFunction { name: "peer_security_context", doc: "Return the client's security context (Unix socket connections)", params: &[], optional: 0, call: peer_security_context },
+    ModFunction { name: "peer_tls_dn", doc: "Return the Distinguished Name of the client's TLS certificate", params: &[], optional: 0, call: peer_tls_dn },
+    ModFunction { name: "peer_tls_issuer_dn", doc: "Return the Distinguished Name of the issuer of the client's TLS certificate", params: &[], optional: 0, call: peer_tls_issuer_dn },
+    ModFunction { name: "read_password", doc: "Read a password given as a parameter: '-' asks, '+FILE' reads a file, '-FD' a descriptor", params: &[Param::Str], optional: 0, call: read_password },
 ];
 
 /// `nbdkit.NAME` is `NBDKIT_NAME` of <nbdkit-common.h>.
@@ -109,4 +106,92 @@ fn parse_size(args: &[ModArg]) -> Result<ModValue, ModError> {
     server::parse_size(str_arg(args, 0))
         .map(ModValue::Int)
         .ok_or_else(|| ModError::Value("Unable to parse string as size".into()))
+}
+
+fn bool_arg(args: &[ModArg], i: usize) -> bool {
+    match &args[i] {
+        ModArg::Bool(b) => *b,
+        other => unreachable!("argument {i} was checked to be a bool, got {other:?}"),
+    }
+}
+
+/// A missing newer function raises NotImplementedError naming the nbdkit
+/// release that added it; a refusal raises `refused`.
+fn server_error(e: ServerError, refused: fn(String) -> ModError) -> ModError {
+    match e {
+        ServerError::Unavailable(m) => ModError::NotImplemented(m),
+        ServerError::Failed(m) => refused(m),
+    }
+}
+
+fn parse_bool(args: &[ModArg]) -> Result<ModValue, ModError> {
+    server::parse_bool(str_arg(args, 0))
+        .map(ModValue::Bool)
+        .ok_or_else(|| ModError::Value("Unable to parse string as boolean".into()))
+}
+
+fn parse_probability(args: &[ModArg]) -> Result<ModValue, ModError> {
+    server::parse_probability(str_arg(args, 0), str_arg(args, 1))
+        .map(ModValue::Float)
+        .map_err(|e| server_error(e, ModError::Value))
+}
+
+fn parse_delay(args: &[ModArg]) -> Result<ModValue, ModError> {
+    server::parse_delay(str_arg(args, 0), str_arg(args, 1))
+        .map(|(s, ns)| ModValue::Ints(vec![s.into(), ns.into()]))
+        .map_err(|e| server_error(e, ModError::Value))
+}
+
+fn disconnect(args: &[ModArg]) -> Result<ModValue, ModError> {
+    server::disconnect(bool_arg(args, 0)).map(|()| ModValue::None).map_err(|e| server_error(e, ModError::Runtime))
+}
+
+fn is_tls(_: &[ModArg]) -> Result<ModValue, ModError> {
+    Ok(ModValue::Bool(server::is_tls()))
+}
+
+fn stdio_safe(_: &[ModArg]) -> Result<ModValue, ModError> {
+    Ok(ModValue::Bool(server::stdio_safe()))
+}
+
+fn nanosleep(args: &[ModArg]) -> Result<ModValue, ModError> {
+    let sec = u32::try_from(int_arg(args, 0)).map_err(|_| ModError::Value("seconds out of range".into()))?;
+    let nsec = u32::try_from(int_arg(args, 1)).map_err(|_| ModError::Value("nanoseconds out of range".into()))?;
+    server::nanosleep(sec, nsec).map(|()| ModValue::None).map_err(|e| server_error(e, ModError::Runtime))
+}
+
+fn peer(which: PeerCredential) -> Result<ModValue, ModError> {
+    server::peer_credential(which).map(ModValue::Int).map_err(|e| server_error(e, ModError::Runtime))
+}
+
+fn peer_pid(_: &[ModArg]) -> Result<ModValue, ModError> {
+    peer(PeerCredential::Pid)
+}
+
+fn peer_uid(_: &[ModArg]) -> Result<ModValue, ModError> {
+    peer(PeerCredential::Uid)
+}
+
+fn peer_gid(_: &[ModArg]) -> Result<ModValue, ModError> {
+    peer(PeerCredential::Gid)
+}
+
+fn text(r: Result<String, ServerError>) -> Result<ModValue, ModError> {
+    r.map(ModValue::Str).map_err(|e| server_error(e, ModError::Runtime))
+}
+
+fn peer_security_context(_: &[ModArg]) -> Result<ModValue, ModError> {
+    text(server::peer_security_context())
+}
+
+fn peer_tls_dn(_: &[ModArg]) -> Result<ModValue, ModError> {
+    text(server::peer_tls_dn())
+}
+
+fn peer_tls_issuer_dn(_: &[ModArg]) -> Result<ModValue, ModError> {
+    text(server::peer_tls_issuer_dn())
+}
+
+fn read_password(args: &[ModArg]) -> Result<ModValue, ModError> {
+    text(server::read_password(str_arg(args, 0)))
 }
