@@ -50,10 +50,8 @@ impl ScriptBackend for CPython {
         Python::initialize();
         let globals = Python::attach(|py| -> PyResult<Py<PyDict>> {
             module::install(py, options.module)?;
-            let sys = py.import("sys")?;
-            if options.stdout_to_stderr {
-                sys.setattr("stdout", sys.getattr("stderr")?)?;
-            }
+            let source = std::ffi::CString::new(options.bootstrap)?;
+            py.run(&source, Some(&pyo3::types::PyDict::new(py)), None)?;
             Ok(py.import("__main__")?.dict().unbind())
         })
         .map_err(|e| Python::attach(|py| exception::render(py, e)))?;

@@ -203,9 +203,10 @@ pub struct Implementation {
 /// What the plugin tells the backend when it starts the interpreter.
 pub struct StartOptions {
     pub module: &'static ModuleSpec,
-    /// Send the script's standard output to standard error (for when
-    /// nbdkit serves on stdin/stdout).
-    pub stdout_to_stderr: bool,
+    /// Source run once in a namespace of its own after the module is
+    /// installed and before any script: plugin set-up written in the
+    /// script language.
+    pub bootstrap: &'static str,
 }
 
 /// The script to run as `__main__`.

@@ -15,7 +15,7 @@ pub static MODULE: ModuleSpec = ModuleSpec {
     constants: &CONSTANTS,
 };
 
-static FUNCTIONS: [ModFunction; 19] = [
+static FUNCTIONS: [ModFunction; 20] = [
     ModFunction { name: "debug", doc: "Print a debug message", params: &[Param::Str], optional: 0, call: debug },
     ModFunction { name: "export_name", doc: "Return the optional export name negotiated with the client", params: &[], optional: 0, call: export_name },
     ModFunction { name: "set_error", doc: "Store an errno value prior to throwing an exception", params: &[Param::Int], optional: 0, call: set_error },
@@ -34,6 +34,7 @@ static FUNCTIONS: [ModFunction; 19] = [
     ModFunction { name: "peer_security_context", doc: "Return the client's security context (Unix socket connections)", params: &[], optional: 0, call: peer_security_context },
     ModFunction { name: "peer_tls_dn", doc: "Return the Distinguished Name of the client's TLS certificate", params: &[], optional: 0, call: peer_tls_dn },
     ModFunction { name: "peer_tls_issuer_dn", doc: "Return the Distinguished Name of the issuer of the client's TLS certificate", params: &[], optional: 0, call: peer_tls_issuer_dn },
+    ModFunction { name: "_log", doc: "Log a message of a Python logging level (used by the logging bridge)", params: &[Param::Int, Param::Str], optional: 0, call: log_record },
     ModFunction { name: "read_password", doc: "Read a password given as a parameter: '-' asks, '+FILE' reads a file, '-FD' a descriptor", params: &[Param::Str], optional: 0, call: read_password },
 ];
 
@@ -194,4 +195,17 @@ fn peer_tls_issuer_dn(_: &[ModArg]) -> Result<ModValue, ModError> {
 
 fn read_password(args: &[ModArg]) -> Result<ModValue, ModError> {
     text(server::read_password(str_arg(args, 0)))
+}
+
+/// Python's `logging.WARNING`: from here up a record is always shown.
+const PY_LOGGING_WARNING: i64 = 30;
+
+fn log_record(args: &[ModArg]) -> Result<ModValue, ModError> {
+    let (level, message) = (int_arg(args, 0), str_arg(args, 1));
+    if level >= PY_LOGGING_WARNING {
+        log::error(message);
+    } else {
+        log::debug(message);
+    }
+    Ok(ModValue::None)
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI8, Ordering};
 use std::sync::OnceLock;
 
 use nbdkit_plugin::backend::{Arg, Convert, Ignore, MainScript, ScriptBackend, ScriptError, StartOptions};
-use nbdkit_plugin::{log, server, Error, Exports, Extents, Plugin, PluginInfo, Result, ThreadModel};
+use nbdkit_plugin::{log, Error, Exports, Extents, Plugin, PluginInfo, Result, ThreadModel};
 use nbdkit_sys as sys;
 
 use crate::callbacks::{Callbacks, Cb};
@@ -199,7 +199,7 @@ where
     }
 
     fn load(&self) {
-        let options = StartOptions { module: &MODULE, stdout_to_stderr: !server::stdio_safe() };
+        let options = StartOptions { module: &MODULE, bootstrap: include_str!("bootstrap.py") };
         self.interp.get_or_init(|| B::start(options).map_err(|e| e.render().to_string()));
     }
 
