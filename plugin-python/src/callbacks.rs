@@ -5,6 +5,8 @@ use nbdkit_plugin::backend::{Global, ScriptBackend};
 /// Every callback a Python plugin script may define.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cb {
+    Load,
+    Unload,
     DumpPlugin,
     Config,
     ConfigComplete,
@@ -40,7 +42,9 @@ pub enum Cb {
 }
 
 impl Cb {
-    pub const ALL: [Cb; 32] = [
+    pub const ALL: [Cb; 34] = [
+        Cb::Load,
+        Cb::Unload,
         Cb::DumpPlugin,
         Cb::Config,
         Cb::ConfigComplete,
@@ -78,6 +82,8 @@ impl Cb {
     /// The name the script defines it under.
     pub fn name(self) -> &'static str {
         match self {
+            Cb::Load => "load",
+            Cb::Unload => "unload",
             Cb::DumpPlugin => "dump_plugin",
             Cb::Config => "config",
             Cb::ConfigComplete => "config_complete",

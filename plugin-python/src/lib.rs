@@ -7,6 +7,7 @@
 
 mod backend;
 mod callbacks;
+mod cmdline;
 mod convert;
 mod errors;
 mod module;

@@ -4,14 +4,15 @@
 //! script leaves a callback out.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI8, Ordering};
 use std::sync::OnceLock;
 
-use nbdkit_plugin::backend::{Arg, Convert, Ignore, MainScript, ScriptBackend, ScriptError, StartOptions};
+use nbdkit_plugin::backend::{Arg, Convert, Global, Ignore, MainScript, ScriptBackend, ScriptError, StartOptions};
 use nbdkit_plugin::{log, Error, Exports, Extents, Plugin, PluginInfo, Result, ThreadModel};
 use nbdkit_sys as sys;
 
 use crate::callbacks::{Callbacks, Cb};
+use crate::cmdline;
 use crate::convert::{self, BlockSize, CopyInto, Flag, Int, Text};
 use crate::errors;
 use crate::module::MODULE;
@@ -30,6 +31,11 @@ pub trait Instance {
 pub struct PythonPlugin<B: ScriptBackend> {
     interp: OnceLock<Result<B, String>>,
     script: OnceLock<Script<B::Object>>,
+    /// The script found on the command line while `plugin_init` ran, and
+    /// how loading it then went (see `cmdline.rs`).
+    early: OnceLock<(String, Result<()>)>,
+    /// Whether nbdkit has passed the first parameter (the script).
+    script_param_seen: AtomicBool,
 }
 
 /// The loaded script.
@@ -38,6 +44,8 @@ struct Script<O> {
     path: String,
     api: Api,
     callbacks: Callbacks<O>,
+    /// The script's own `magic_config_key`, if it sets one.
+    magic_config_key: Option<String>,
 }
 
 /// The argument shapes of the data callbacks.
@@ -59,7 +67,21 @@ pub struct Handle<O> {
 
 impl<B: ScriptBackend> PythonPlugin<B> {
     pub const fn new() -> Self {
-        PythonPlugin { interp: OnceLock::new(), script: OnceLock::new() }
+        PythonPlugin {
+            interp: OnceLock::new(),
+            script: OnceLock::new(),
+            early: OnceLock::new(),
+            script_param_seen: AtomicBool::new(false),
+        }
+    }
+
+    /// Start the interpreter, once.
+    fn start(&self) -> Result<&B> {
+        self.interp.get_or_init(|| {
+            let options = StartOptions { module: &MODULE, bootstrap: include_str!("bootstrap.py") };
+            B::start(options).map_err(|e| e.render().to_string())
+        });
+        self.interp()
     }
 
     fn interp(&self) -> Result<&B> {
@@ -124,6 +146,71 @@ impl<B: ScriptBackend> PythonPlugin<B> {
         String::from_utf8(bytes).map_err(|_| self.invalid(cb, format!("{} method returned a string that is not UTF-8", cb.name())))
     }
 
+    /// Load the script from `plugin_init`, so that its metadata can fill
+    /// the plugin struct. A failure is kept and reported when nbdkit
+    /// passes the script parameter, where it would have happened anyway.
+    fn load_early(&self, path: String, info: &mut PluginInfo) {
+        let loaded = self.start().and_then(|_| self.load_script(&path));
+        if loaded.is_ok() {
+            self.apply_metadata(info);
+        }
+        let _ = self.early.set((path, loaded));
+    }
+
+    /// The script's module-level `version`, `longname`, `description`,
+    /// `config_help` (a string, or a function returning one) and
+    /// `magic_config_key`, where nbdkit shows a plugin's own.
+    fn apply_metadata(&self, info: &mut PluginInfo) {
+        let (Ok(interp), Ok(script)) = (self.interp(), self.script()) else { return };
+        let text = |name: &'static str| match interp.global(name, Text(name)) {
+            Some(Ok(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+            Some(Err(e)) => {
+                log::debug(&format!("{}: ignoring {name}: {}", script.path, e.render()));
+                None
+            }
+            None => None,
+        };
+        info.version = text("version").or(info.version.take());
+        info.longname = text("longname");
+        info.description = text("description");
+        let help = match interp.callable("config_help") {
+            Global::Callable(f) => match interp.call(&f, &mut [], Text("config_help")) {
+                Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+                Err(e) => {
+                    log::debug(&format!("{}: config_help: {}", script.path, e.render()));
+                    None
+                }
+            },
+            _ => text("config_help"),
+        };
+        info.config_help = help.or(info.config_help.take());
+        if let Some(key) = &script.magic_config_key {
+            info.magic_config_key = Some(key.clone());
+        }
+    }
+
+    /// The first parameter: the script, as `script=FILE`, or as a bare
+    /// `FILE` mapped to the magic config key (ours, or the script's).
+    fn script_param(&self, key: &str, value: &str) -> Result<()> {
+        if let Some((path, loaded)) = self.early.get() {
+            if path == value {
+                let magic = self.script.get().and_then(|s| s.magic_config_key.as_deref());
+                return match loaded {
+                    Ok(()) if key == "script" || Some(key) == magic => Ok(()),
+                    Ok(()) => Err(Error::eio("the first parameter must be script=/path/to/python/script.py")),
+                    Err(e) => Err(e.clone()),
+                };
+            }
+        }
+        if key != "script" {
+            return Err(Error::eio("the first parameter must be script=/path/to/python/script.py"));
+        }
+        self.start()?;
+        self.load_script(value)?;
+        // Found only now (not while plugin_init ran): `load` is due.
+        self.lifecycle(Cb::Load)
+    }
+
     fn load_script(&self, path: &str) -> Result<()> {
         let interp = self.interp()?;
         let source = std::fs::read(path).map_err(|e| {
@@ -163,8 +250,12 @@ impl<B: ScriptBackend> PythonPlugin<B> {
             }
         };
         log::debug(&format!("module requested API_VERSION {}", if api == Api::V1 { 1 } else { 2 }));
+        let magic_config_key = match interp.global("magic_config_key", Text("magic_config_key")) {
+            Some(Ok(key)) => Some(String::from_utf8_lossy(&key).into_owned()),
+            _ => None,
+        };
         self.script
-            .set(Script { path: path.to_string(), api, callbacks })
+            .set(Script { path: path.to_string(), api, callbacks, magic_config_key })
             .map_err(|_| Error::eio("the script is already loaded"))
     }
 
@@ -188,22 +279,35 @@ where
     }
 
     fn info() -> PluginInfo {
-        PluginInfo {
+        let mut info = PluginInfo {
             name: "python".into(),
             version: Some(env!("CARGO_PKG_VERSION").into()),
             config_help: Some(CONFIG_HELP.into()),
             magic_config_key: Some("script".into()),
             max_thread_model: Some(ThreadModel::Parallel),
             ..PluginInfo::default()
+        };
+        if let Some(path) = cmdline::find_script(&cmdline::process_args()) {
+            Self::get().load_early(path, &mut info);
         }
+        info
     }
 
     fn load(&self) {
-        let options = StartOptions { module: &MODULE, bootstrap: include_str!("bootstrap.py") };
-        self.interp.get_or_init(|| B::start(options).map_err(|e| e.render().to_string()));
+        if let Err(e) = self.start() {
+            e.report();
+        }
+        if self.script.get().is_some() {
+            if let Err(e) = self.lifecycle(Cb::Load) {
+                e.report();
+            }
+        }
     }
 
     fn unload(&self) {
+        if let Err(e) = self.lifecycle(Cb::Unload) {
+            e.report();
+        }
         if let Some(Ok(interp)) = self.interp.get() {
             interp.finalize();
         }
@@ -230,12 +334,10 @@ where
     }
 
     fn config(&self, key: &str, value: &str) -> Result<()> {
-        let Some(script) = self.script.get() else {
-            if key != "script" {
-                return Err(Error::eio("the first parameter must be script=/path/to/python/script.py"));
-            }
-            return self.load_script(value);
-        };
+        if !self.script_param_seen.swap(true, Ordering::Relaxed) {
+            return self.script_param(key, value);
+        }
+        let script = self.script()?;
         match self.call(Cb::Config, &mut [Arg::Str(key), Arg::Str(value)], Ignore)? {
             Some(()) => Ok(()),
             None => Err(Error::eio(format!("{}: this plugin does not need command line configuration", script.path))),
