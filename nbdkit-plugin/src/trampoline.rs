@@ -16,6 +16,11 @@ use crate::{log, server, Result};
 /// back when it fails (`-1`, `NULL`, ...).
 pub(crate) fn enter<R>(callback: &'static str, failed: R, body: impl FnOnce() -> Result<R>) -> R {
     let trap = AbortOnUnwind(callback);
+    let body = || {
+        #[cfg(feature = "inject-panic")]
+        inject::maybe_panic(callback);
+        body()
+    };
     let r = match panic::catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -35,6 +40,20 @@ pub(crate) fn enter<R>(callback: &'static str, failed: R, body: impl FnOnce() ->
     };
     std::mem::forget(trap);
     r
+}
+
+#[cfg(feature = "inject-panic")]
+mod inject {
+    use std::sync::OnceLock;
+
+    /// Panic if `NBDKIT_PLUGIN_INJECT_PANIC` names `callback` (or is `*`).
+    pub(super) fn maybe_panic(callback: &str) {
+        static TARGET: OnceLock<Option<String>> = OnceLock::new();
+        let target = TARGET.get_or_init(|| std::env::var("NBDKIT_PLUGIN_INJECT_PANIC").ok());
+        if target.as_deref().is_some_and(|t| t == "*" || t.split(',').any(|t| t == callback)) {
+            panic!("injected panic in {callback}");
+        }
+    }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
