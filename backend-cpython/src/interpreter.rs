@@ -217,14 +217,21 @@ fn invoke<'py>(
     // references (kept alive by `args` and `held`); no keyword names.
     let r = unsafe { ffi::PyObject_Vectorcall(f.as_ptr(), ptrs.as_ptr(), args.len(), std::ptr::null_mut()) };
     let result = if r.is_null() {
-        // Fetch first: releasing a view must not run with an exception set.
+        // Fetch first: taking views back must not run with an exception set.
         Err(PyErr::fetch(py))
     } else {
         // SAFETY: vectorcall returned a new, non-NULL reference.
         Ok(unsafe { Bound::from_owned_ptr(py, r) })
     };
-    // Release the views now, before the result is looked at.
-    drop(held);
-    result.map_err(|e| exception::render(py, e))
+    // Take lent memory back now, before the result is looked at.
+    let mut kept = Ok(());
+    for h in held.into_iter().flatten() {
+        if let Held::View(v) = h {
+            kept = kept.and(v.finish());
+        }
+    }
+    let result = result.map_err(|e| exception::render(py, e))?;
+    kept.map_err(ScriptError::Invalid)?;
+    Ok(result)
 }
 
