@@ -8,7 +8,7 @@
 mod backend;
 mod callbacks;
 mod cmdline;
-mod convert;
+pub mod convert;
 mod errors;
 mod module;
 mod plugin;
