@@ -33,11 +33,9 @@ pub fn delay(s: &str) -> Option<(u32, u32)> {
     }
     // Work in whole nanoseconds to avoid 0.1 + 0.2 style surprises.
     let total_ns = (secs * scale * 1e9).round();
-    if total_ns > (u32::MAX as f64 + 1.0) * 1e9 {
-        return None;
-    }
     let total_ns = total_ns as u128;
-    Some(((total_ns / 1_000_000_000) as u32, (total_ns % 1_000_000_000) as u32))
+    let sec = u32::try_from(total_ns / 1_000_000_000).ok()?;
+    Some((sec, (total_ns % 1_000_000_000) as u32))
 }
 
 fn number(s: &str) -> Option<f64> {
@@ -75,7 +73,8 @@ mod tests {
         assert_eq!(delay("1.2us"), Some((0, 1_200)));
         assert_eq!(delay("120μs"), Some((0, 120_000)));
         assert_eq!(delay("1ns"), Some((0, 1)));
-        for s in ["", "s", "-1", "1x", "nan", "inf"] {
+        assert_eq!(delay("4294967295"), Some((u32::MAX, 0)));
+        for s in ["", "s", "-1", "1x", "nan", "inf", "4294967296", "4294967295.9999999999"] {
             assert_eq!(delay(s), None, "{s}");
         }
     }
