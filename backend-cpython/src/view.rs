@@ -89,12 +89,14 @@ impl<'py> LentView<'py> {
         // When we hold the only reference, dropping the view releases it.
         // SAFETY: reading the reference count of a live object we hold.
         if unsafe { ffi::Py_REFCNT(view.as_ptr()) } > 1 {
+            nbdkit_plugin::backend::lent::mark_kept();
             release(&view)?;
         }
         drop(view);
         if exports(&mbuf) == 0 {
             return Ok(());
         }
+        nbdkit_plugin::backend::lent::mark_kept();
         // The script kept slices of the view: find and release them.
         let referrers = py
             .import("gc")

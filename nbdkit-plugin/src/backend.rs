@@ -121,6 +121,32 @@ impl Convert for Ignore {
     }
 }
 
+/// Buffers the script kept beyond a call.
+///
+/// A backend takes every lent buffer back when a call returns; when it had
+/// to release a view the script still held, it calls [`lent::mark_kept`].
+/// The plugin, which knows the script and the callback, asks
+/// [`lent::take_kept`] after the call and reports it: a raw pointer the
+/// script took from the view (ctypes `from_buffer`, say) is now dangling,
+/// and only the script can be fixed.
+pub mod lent {
+    use std::cell::Cell;
+
+    thread_local! {
+        static KEPT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Called by a backend that released a view the script kept.
+    pub fn mark_kept() {
+        KEPT.with(|k| k.set(true));
+    }
+
+    /// Whether the last call on this thread kept a lent buffer; clears it.
+    pub fn take_kept() -> bool {
+        KEPT.with(|k| k.replace(false))
+    }
+}
+
 /// A global name of the script's main module.
 pub enum Global<O> {
     Missing,

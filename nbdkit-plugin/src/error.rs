@@ -29,6 +29,12 @@ impl Error {
         Self::new(libc::EIO, message)
     }
 
+    /// This error's message with `other`'s errno (when adding context to
+    /// an error nbdkit reported).
+    pub fn with_errno_of(self, other: &Error) -> Self {
+        Error { errno: other.errno, ..self }
+    }
+
     pub fn errno(&self) -> i32 {
         self.errno
     }

@@ -43,7 +43,9 @@ impl Convert for Text {
     type Output = Vec<u8>;
     fn convert<A: Attached>(self, cx: &A, v: A::Value) -> Result<Vec<u8>, ScriptError> {
         cx.to_text_bytes(&v)
-            .ok_or_else(|| ScriptError::Invalid(format!("{} method did not return a string", self.0)))
+            .ok_or_else(|| {
+                ScriptError::Invalid(format!("{} method did not return a string (str encodable as UTF-8, or bytes)", self.0))
+            })
     }
 }
 
@@ -61,6 +63,27 @@ impl Convert for BlockSize {
         }
         Ok((out[0], out[1], out[2]))
     }
+}
+
+/// The rules nbdkit applies to `block_size` results (all zero means "no
+/// constraint"); `Err` says which one is broken.
+pub fn check_block_size((min, pref, max): (u32, u32, u32)) -> Result<(), String> {
+    if (min, pref, max) == (0, 0, 0) {
+        return Ok(());
+    }
+    if !(1..=65536).contains(&min) || !min.is_power_of_two() {
+        return Err(format!("block_size: the minimum block size {min} must be a power of 2 between 1 and 64K"));
+    }
+    if !(512..=32 << 20).contains(&pref) || !pref.is_power_of_two() {
+        return Err(format!("block_size: the preferred block size {pref} must be a power of 2 between 512 and 32M"));
+    }
+    if max != u32::MAX && max % min != 0 {
+        return Err(format!("block_size: the maximum block size {max} must be -1 (4294967295) or a multiple of the minimum {min}"));
+    }
+    if min > pref || pref > max {
+        return Err(format!("block_size: need minimum <= preferred <= maximum, got ({min}, {pref}, {max})"));
+    }
+    Ok(())
 }
 
 /// `extents`: an iterable of `(offset, length, type)` tuples, at least one.
@@ -106,7 +129,11 @@ impl Convert for Exports {
                 return Ok(());
             }
             let t = cx.tuple_items(&item).filter(|t| t.len() == 2).ok_or_else(|| {
-                ScriptError::Invalid("list_exports method did not return an iterable of 2-tuples".into())
+                ScriptError::Invalid(
+                    "list_exports method did not return an iterable of 2-tuples or names \
+                     (each a str encodable as UTF-8, or bytes)"
+                        .into(),
+                )
             })?;
             match (cx.to_text_bytes(&t[0]), cx.to_text_bytes(&t[1])) {
                 (Some(name), Some(desc)) => out.push((name, Some(desc))),
@@ -139,6 +166,25 @@ impl Convert for CopyInto<'_> {
                 "buffer returned from pread is too small: {len} bytes, {wanted} wanted"
             ))),
             Some(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_block_size;
+
+    #[test]
+    fn block_sizes_nbdkit_accepts() {
+        for ok in [(0, 0, 0), (1, 512, u32::MAX), (512, 4096, 1 << 20), (65536, 65536, 65536), (1, 32 << 20, 32 << 20)] {
+            assert_eq!(check_block_size(ok), Ok(()), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn block_sizes_nbdkit_refuses() {
+        for bad in [(3, 5, 7), (0, 512, 512), (1 << 17, 1 << 17, 1 << 17), (1, 256, 512), (512, 4096, 4097), (4096, 512, 4096), (1, 4096, 2048)] {
+            assert!(check_block_size(bad).is_err(), "{bad:?}");
         }
     }
 }

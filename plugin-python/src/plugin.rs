@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI8, Ordering};
 use std::sync::OnceLock;
 
-use nbdkit_plugin::backend::{Arg, Convert, Global, Ignore, MainScript, ScriptBackend, ScriptError, StartOptions};
+use nbdkit_plugin::backend::{lent, Arg, Convert, Global, Ignore, MainScript, ScriptBackend, ScriptError, StartOptions};
 use nbdkit_plugin::{log, Error, Exports, Extents, Plugin, PluginInfo, Result, ThreadModel};
 use nbdkit_sys as sys;
 
@@ -19,6 +19,9 @@ use crate::module::MODULE;
 
 const CONFIG_HELP: &str = "script=<FILENAME>     (required) The Python plugin to run.\n\
                            [other arguments may be used by the plugin that you load]";
+
+/// The longest export name or description NBD carries, in bytes.
+const NBD_MAX_STRING: usize = 4096;
 
 /// The highest `API_VERSION` a script may declare.
 const MAX_API_VERSION: i64 = 2;
@@ -112,7 +115,16 @@ impl<B: ScriptBackend> PythonPlugin<B> {
         let Some(f) = script.callbacks.get(cb) else { return Ok(None) };
         errors::clear_errno();
         let interp = self.interp().map_err(|e| ScriptError::Invalid(e.to_string()))?;
-        interp.call(f, args, convert).map(Some)
+        let r = interp.call(f, args, convert).map(Some);
+        if lent::take_kept() {
+            log::error(&format!(
+                "{}: {}: the script kept the buffer after the call returned; it has been released \
+                 (using it now raises ValueError; a raw pointer taken from it, e.g. by ctypes, is dangling)",
+                script.path,
+                cb.name()
+            ));
+        }
+        r
     }
 
     fn has(&self, cb: Cb) -> Result<bool> {
@@ -142,8 +154,31 @@ impl<B: ScriptBackend> PythonPlugin<B> {
         }
     }
 
-    fn utf8(&self, cb: Cb, bytes: Vec<u8>) -> Result<String> {
-        String::from_utf8(bytes).map_err(|_| self.invalid(cb, format!("{} method returned a string that is not UTF-8", cb.name())))
+    /// An enumerated answer (thread model, FUA or cache level): `0..=max`.
+    /// nbdkit would take -1 as a silent failure and other values as its own
+    /// error without naming the script, so check here.
+    fn one_of(&self, cb: Cb, v: i64, max: i32, names: &str) -> Result<i32> {
+        // Above `max` nbdkit clamps (as for the reference); a negative
+        // value would reach nbdkit as its silent error return.
+        match i32::try_from(v) {
+            Ok(v) if v >= 0 => Ok(v),
+            _ => Err(self.invalid(cb, format!("{} returned {v}, which is not one of {names} (0 to {max})", cb.name()))),
+        }
+    }
+
+    /// A name or description handed to nbdkit: UTF-8 (what NBD requires)
+    /// and no NUL byte (which would cut it short in C).
+    fn nbd_string(&self, cb: Cb, what: &str, bytes: Vec<u8>) -> Result<String> {
+        if bytes.len() > NBD_MAX_STRING {
+            return Err(self.invalid(
+                cb,
+                format!("{} returned {what} of {} bytes, longer than NBD allows ({NBD_MAX_STRING})", cb.name(), bytes.len()),
+            ));
+        }
+        if bytes.contains(&0) {
+            return Err(self.invalid(cb, format!("{} returned {what} containing a NUL byte", cb.name())));
+        }
+        String::from_utf8(bytes).map_err(|_| self.invalid(cb, format!("{} returned {what} that is not valid UTF-8", cb.name())))
     }
 
     /// Load the script from `plugin_init`, so that its metadata can fill
@@ -356,7 +391,7 @@ where
         }
         match self.call(Cb::ThreadModel, &mut [], Int)? {
             None => Ok(default),
-            Some(m) => i32::try_from(m).map_err(|_| self.invalid(Cb::ThreadModel, format!("unknown thread model {m}"))),
+            Some(m) => self.one_of(Cb::ThreadModel, m, sys::NBDKIT_THREAD_MODEL_PARALLEL, "nbdkit.THREAD_MODEL_*"),
         }
     }
 
@@ -378,10 +413,12 @@ where
     fn list_exports(&self, readonly: bool, is_tls: bool, exports: &mut Exports) -> Result<()> {
         match self.call(Cb::ListExports, &mut [Arg::Bool(readonly), Arg::Bool(is_tls)], convert::Exports)? {
             None => exports.use_default(),
-            Some(list) => list.iter().try_for_each(|(name, desc)| {
-                exports.add(name, desc.as_deref()).map_err(|e| match e.message() {
-                    Some(m) => self.invalid(Cb::ListExports, m.to_string()),
-                    None => e,
+            Some(list) => list.into_iter().try_for_each(|(name, desc)| {
+                let name = self.nbd_string(Cb::ListExports, "an export name", name)?;
+                let desc = desc.map(|d| self.nbd_string(Cb::ListExports, "a description", d)).transpose()?;
+                exports.add(name.as_bytes(), desc.as_deref().map(str::as_bytes)).map_err(|e| {
+                    self.invalid(Cb::ListExports, format!("nbdkit refused the export {name:?} (see its message above)"))
+                        .with_errno_of(&e)
                 })
             }),
         }
@@ -391,7 +428,7 @@ where
         let name = Text(Cb::DefaultExport.name());
         match self.call(Cb::DefaultExport, &mut [Arg::Bool(readonly), Arg::Bool(is_tls)], name)? {
             None => Ok(String::new()),
-            Some(bytes) => self.utf8(Cb::DefaultExport, bytes),
+            Some(bytes) => self.nbd_string(Cb::DefaultExport, "an export name", bytes),
         }
     }
 
@@ -423,7 +460,7 @@ where
         let text = Text(Cb::ExportDescription.name());
         match self.call(Cb::ExportDescription, &mut [Arg::Object(&h.obj)], text)? {
             None => Ok(None),
-            Some(bytes) => self.utf8(Cb::ExportDescription, bytes).map(Some),
+            Some(bytes) => self.nbd_string(Cb::ExportDescription, "a description", bytes).map(Some),
         }
     }
 
@@ -435,8 +472,14 @@ where
         Ok(size)
     }
 
+    /// nbdkit checks the sizes after the callback returns, in its own words;
+    /// the same rules are checked here so that the message names the script.
     fn block_size(&self, h: &Self::Handle) -> Result<(u32, u32, u32)> {
-        Ok(self.call(Cb::BlockSize, &mut [Arg::Object(&h.obj)], BlockSize)?.unwrap_or((0, 0, 0)))
+        let Some(sizes) = self.call(Cb::BlockSize, &mut [Arg::Object(&h.obj)], BlockSize)? else {
+            return Ok((0, 0, 0));
+        };
+        convert::check_block_size(sizes).map_err(|m| self.invalid(Cb::BlockSize, m))?;
+        Ok(sizes)
     }
 
     fn can_write(&self, h: &Self::Handle) -> Result<bool> {
@@ -481,7 +524,7 @@ where
 
     fn can_fua(&self, h: &Self::Handle) -> Result<i32> {
         match self.call(Cb::CanFua, &mut [Arg::Object(&h.obj)], Int)? {
-            Some(v) => i32::try_from(v).map_err(|_| self.invalid(Cb::CanFua, format!("can_fua returned {v}"))),
+            Some(v) => self.one_of(Cb::CanFua, v, sys::NBDKIT_FUA_NATIVE, "nbdkit.FUA_NONE, FUA_EMULATE or FUA_NATIVE"),
             None if self.has(Cb::Flush)? => Ok(sys::NBDKIT_FUA_EMULATE),
             None => Ok(sys::NBDKIT_FUA_NONE),
         }
@@ -493,7 +536,7 @@ where
 
     fn can_cache(&self, h: &Self::Handle) -> Result<i32> {
         match self.call(Cb::CanCache, &mut [Arg::Object(&h.obj)], Int)? {
-            Some(v) => i32::try_from(v).map_err(|_| self.invalid(Cb::CanCache, format!("can_cache returned {v}"))),
+            Some(v) => self.one_of(Cb::CanCache, v, sys::NBDKIT_CACHE_NATIVE, "nbdkit.CACHE_NONE, CACHE_EMULATE or CACHE_NATIVE"),
             None if self.has(Cb::Cache)? => Ok(sys::NBDKIT_CACHE_NATIVE),
             None => Ok(sys::NBDKIT_CACHE_NONE),
         }
@@ -587,7 +630,24 @@ where
         match self.call(Cb::Extents, args, convert::Extents)? {
             // What nbdkit does for a plugin without extents: all data.
             None => extents.add(offset, count.into(), 0),
-            Some(list) => list.iter().try_for_each(|&(o, l, t)| extents.add(o, l, t)),
+            // nbdkit ignores extents that end before the request, and then
+            // fails without naming the script.
+            Some(list) if !list.iter().any(|&(o, l, _)| l > 0 && o.saturating_add(l) > offset) => Err(self.invalid(
+                Cb::Extents,
+                format!("extents method returned no extent that covers offset {offset} (the start of the request)"),
+            )),
+            Some(list) => list.iter().try_for_each(|&(o, l, t)| {
+                extents.add(o, l, t).map_err(|e| {
+                    self.invalid(
+                        Cb::Extents,
+                        format!(
+                            "nbdkit refused the extent (offset {o}, length {l}, type {t}) for a request of \
+                             {count} bytes at offset {offset} (see its message above)"
+                        ),
+                    )
+                    .with_errno_of(&e)
+                })
+            }),
         }
     }
 }
