@@ -7,47 +7,6 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-/// Written to examples/ramdisk.py only if that file is missing.
-const MINIMAL_RAMDISK: &str = r#"# A 64 MiB RAM disk, shared by every connection, lost when nbdkit exits.
-import nbdkit
-
-API_VERSION = 2
-
-disk = bytearray(64 * 1024 * 1024)
-
-
-def thread_model():
-    return nbdkit.THREAD_MODEL_PARALLEL
-
-
-def open(readonly):
-    return 1
-
-
-def get_size(h):
-    return len(disk)
-
-
-def pread(h, buf, offset, flags):
-    buf[:] = disk[offset:offset + len(buf)]
-
-
-def pwrite(h, buf, offset, flags):
-    disk[offset:offset + len(buf)] = buf
-
-
-def flush(h, flags):
-    pass
-
-
-def zero(h, count, offset, flags):
-    disk[offset:offset + count] = bytearray(count)
-
-
-def trim(h, count, offset, flags):
-    disk[offset:offset + count] = bytearray(count)
-"#;
-
 const DEFAULT_PORT: &str = "10809";
 
 pub fn main(args: &[String]) -> Result<ExitCode> {
@@ -128,13 +87,11 @@ pub fn main(args: &[String]) -> Result<ExitCode> {
     Ok(if st.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// examples/ramdisk.py, written first if it does not exist.
+/// examples/ramdisk.py, the bundled example.
 fn default_script() -> Result<PathBuf> {
     let path = util::root().join("examples").join("ramdisk.py");
     if !path.exists() {
-        std::fs::create_dir_all(path.parent().expect("examples/"))?;
-        std::fs::write(&path, MINIMAL_RAMDISK)?;
-        eprintln!("xtask: wrote a minimal {}", path.display());
+        return Err(format!("{} is missing: it is part of the repository", path.display()).into());
     }
     Ok(path)
 }
