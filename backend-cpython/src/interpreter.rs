@@ -42,6 +42,7 @@ impl ScriptBackend for CPython {
         // between calls.
         let main_tstate = unsafe {
             if ffi::Py_IsInitialized() == 0 {
+                pre_initialize();
                 ffi::Py_InitializeEx(0);
             }
             ffi::PyEval_SaveThread()
@@ -168,6 +169,33 @@ impl ScriptBackend for CPython {
             ffi::PyOS_AfterFork_Child();
             ffi::PyEval_SaveThread();
         }
+    }
+}
+
+/// UTF-8 mode (PEP 540) unless `PYTHONUTF8=0`: text files and standard
+/// streams are UTF-8 whatever the locale, as on the RustPython build. nbdkit
+/// is often started with the C locale (services, CI), where CPython's
+/// embedded default would be ASCII. No locale coercion: nbdkit's own
+/// environment and locale are left alone.
+///
+/// # Safety
+/// Before `Py_InitializeEx`, on the thread that will initialize Python.
+unsafe fn pre_initialize() {
+    let mut pre = std::mem::MaybeUninit::<ffi::PyPreConfig>::uninit();
+    // SAFETY: InitPythonConfig fills every field of the struct.
+    let mut pre = unsafe {
+        ffi::PyPreConfig_InitPythonConfig(pre.as_mut_ptr());
+        pre.assume_init()
+    };
+    pre.parse_argv = 0;
+    pre.coerce_c_locale = 0;
+    pre.utf8_mode = if std::env::var_os("PYTHONUTF8").is_some_and(|v| v == "0") { 0 } else { 1 };
+    // SAFETY: a fully initialized config, before Python is initialized; a
+    // failure leaves Python to pre-initialize itself with its defaults.
+    let status = unsafe { ffi::Py_PreInitialize(&pre) };
+    // SAFETY: reading the status just returned.
+    if unsafe { ffi::PyStatus_Exception(status) } != 0 {
+        nbdkit_plugin::log::debug("Py_PreInitialize failed; Python's default text encoding applies");
     }
 }
 
