@@ -229,3 +229,25 @@ fn parameter_without_config_callback() {
         refuses(v, cmd, &["plugin.py", "configuration"]);
     });
 }
+
+#[test]
+fn shebang_script_runs_directly() {
+    // `#!/usr/sbin/nbdkit PLUGIN` makes the script itself the command; the
+    // kernel runs `nbdkit PLUGIN ./script.py ARGS...`. PLUGIN is the path
+    // of each variant's .so (an installed plugin would be `python`).
+    use std::os::unix::fs::PermissionsExt;
+    let nbdkit = ["/usr/sbin/nbdkit", "/usr/bin/nbdkit"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("nbdkit in /usr/sbin or /usr/bin");
+    for_each_variant(|v| {
+        let dir = Dir::new();
+        let body = format!("#!{nbdkit} {}\n{}", v.plugin().display(), dedent(V2_DISK));
+        let script = dir.write("disk.py", body);
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let mut cmd = std::process::Command::new(&script);
+        cmd.args(["-U", "-", "--run", "nbdinfo --size \"$uri\""]);
+        let run = run_in(dir.path(), &mut cmd, RUN_TIMEOUT).ok();
+        assert_eq!(run.stdout.trim(), "1048576", "[{v}] {run}");
+    });
+}
