@@ -77,7 +77,8 @@ impl ScriptBackend for CPython {
                 let sys = py.import("sys")?;
                 sys.setattr("argv", script.argv.to_vec())?;
                 if let Some(dir) = script.search_dir {
-                    sys.getattr("path")?.call_method1("insert", (0, dir))?;
+                    // A str: sys.path ignores entries of other types (a PosixPath).
+                    sys.getattr("path")?.call_method1("insert", (0, dir.to_string_lossy()))?;
                 }
                 let globals = self.globals.bind(py);
                 globals.set_item("__file__", script.path)?;
