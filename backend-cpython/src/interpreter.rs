@@ -246,8 +246,10 @@ fn invoke<'py>(
     // references (kept alive by `args` and `held`); no keyword names.
     let r = unsafe { ffi::PyObject_Vectorcall(f.as_ptr(), ptrs.as_ptr(), args.len(), std::ptr::null_mut()) };
     let result = if r.is_null() {
-        // Fetch first: taking views back must not run with an exception set.
-        Err(PyErr::fetch(py))
+        // Render the exception now and let it go: taking views back must
+        // not run with an exception set, and the traceback's frames still
+        // hold the script's reference to the buffer until they are freed.
+        Err(exception::render(py, PyErr::fetch(py)))
     } else {
         // SAFETY: vectorcall returned a new, non-NULL reference.
         Ok(unsafe { Bound::from_owned_ptr(py, r) })
@@ -259,7 +261,7 @@ fn invoke<'py>(
             kept = kept.and(v.finish());
         }
     }
-    let result = result.map_err(|e| exception::render(py, e))?;
+    let result = result?;
     kept.map_err(ScriptError::Invalid)?;
     Ok(result)
 }

@@ -5,13 +5,12 @@ use nbdkit_plugin::backend::{
 };
 use rustpython_vm::builtins::PyDict;
 use rustpython_vm::common::rc::PyRc;
-use rustpython_vm::function::FuncArgs;
 use rustpython_vm::{Interpreter, PyObjectRef, PyResult, Settings, VirtualMachine};
 
-use crate::buffer::{self, LentView};
+use crate::view::LentView;
 use crate::object::Kept;
 use crate::values::Cx;
-use crate::{exception, module, posix, thread};
+use crate::{exception, fastcopy, lent, module, posix, thread, view};
 
 /// No callback passes more arguments than this.
 const MAX_ARGS: usize = 6;
@@ -84,7 +83,8 @@ impl ScriptBackend for RustPython {
         let interp = build();
         let globals = interp.enter(|vm| {
             let start = || -> PyResult<PyObjectRef> {
-                buffer::init_type();
+                lent::init_type();
+                fastcopy::install(vm);
                 module::install(vm, options.module)?;
                 posix::install(vm)?;
                 let main = vm.new_scope_with_main()?;
@@ -176,6 +176,7 @@ impl ScriptBackend for RustPython {
         // workers ended) would leak them. Finalizing flushes stdio, joins
         // non-daemon threads, runs atexit and frees the modules, as
         // Py_FinalizeEx does.
+        thread::attach(|_| view::drop_spare());
         if let Some(interp) = thread::take_for_finalize() {
             interp.finalize(None);
         }
@@ -204,8 +205,10 @@ impl ScriptBackend for RustPython {
     }
 }
 
-/// `f(*args)`. Views are released before this returns, whatever the
-/// outcome; the result is looked at only after that.
+/// `f(*args)`, by vectorcall (RustPython's fast path for a plain
+/// function: arguments moved straight into the frame). Lent memory is
+/// taken back before this returns, whatever the outcome; the result is
+/// looked at only after that.
 fn invoke(vm: &VirtualMachine, f: &Kept, args: &mut [Arg<'_, Kept>]) -> Result<PyObjectRef, ScriptError> {
     assert!(args.len() <= MAX_ARGS, "at most {MAX_ARGS} arguments");
     let mut views: [Option<LentView<'_>>; MAX_ARGS] = Default::default();
@@ -227,8 +230,12 @@ fn invoke(vm: &VirtualMachine, f: &Kept, args: &mut [Arg<'_, Kept>]) -> Result<P
         };
         values.push(value);
     }
-    let result = f.get().call_with_args(FuncArgs::from(values), vm);
-    // Take lent memory back now, before the result is looked at.
+    let nargs = values.len();
+    // An exception is rendered, and dropped, before the memory is taken
+    // back: its traceback's frames hold the call's arguments, and would
+    // otherwise count as the script keeping the buffer. (Rendering runs
+    // Python while the memory is still lent, as the call itself did.)
+    let result = f.get().vectorcall(values, nargs, None, vm).map_err(|e| exception::render(vm, e));
     views.into_iter().flatten().for_each(LentView::finish);
-    result.map_err(|e| exception::render(vm, e))
+    result
 }

@@ -5,7 +5,13 @@
 //! * [`interpreter`]: start, run the script, look up and call functions.
 //! * [`thread`]: one VM handle per OS thread, kept; the attach point.
 //! * [`object`]: values kept across calls, released on an attached thread.
-//! * [`buffer`]: memoryviews over nbdkit's buffers, released after the call.
+//! * [`view`]: memoryviews over nbdkit's buffers, taken back after the
+//!   call; [`lent`]: the object that exports the memory; [`sweep`]:
+//!   finding the views a script kept.
+//! * [`fastcopy`]: slice assignment between a lent view and a
+//!   `bytearray` or `bytes` as one copy.
+//! * [`freelists`]: RustPython's per-thread free lists, emptied before a
+//!   thread ends.
 //! * [`module`]: the `nbdkit` module built from the plugin's [`ModuleSpec`].
 //! * [`values`]: the [`Attached`] primitives on RustPython values.
 //! * [`exception`]: exceptions rendered as tracebacks.
@@ -18,14 +24,18 @@
 //! [`ModuleSpec`]: nbdkit_plugin::backend::ModuleSpec
 //! [`Attached`]: nbdkit_plugin::backend::Attached
 
-mod buffer;
 mod exception;
+mod fastcopy;
+mod freelists;
 mod interpreter;
+mod lent;
 mod module;
 mod object;
 mod posix;
+mod sweep;
 mod thread;
 mod values;
+mod view;
 
 pub use interpreter::RustPython;
 pub use object::Kept;

@@ -11,13 +11,16 @@
 //! Thread exit needs care. When a thread ends, glibc runs its TLS
 //! destructors last-registered first. RustPython keeps per-thread state in
 //! TLS too: the VM stack and the deallocation "trashcan" (used by every
-//! object deallocation), and the per-thread dicts of `threading.local`
-//! (whose destructor deallocates objects). If the trashcan's TLS were torn
-//! down before the `threading.local` dicts, that deallocation would panic
-//! in a TLS destructor and abort nbdkit. So a new handle first *warms up*
-//! RustPython's TLS (enters the VM, deallocates one object) and only then
-//! registers our own TLS slot: at exit our handle and anything registered
-//! later go first, while the state they need is still there.
+//! object deallocation), its free lists of dead objects, and the
+//! per-thread dicts of `threading.local` (whose destructor deallocates
+//! objects). If the trashcan's TLS were torn down before the
+//! `threading.local` dicts, that deallocation would panic in a TLS
+//! destructor and abort nbdkit. So a new handle first *warms up*
+//! RustPython's TLS (enters the VM, deallocates objects of the free-list
+//! types, see [`freelists`]) and only then registers our own TLS slot: at
+//! exit our handle and anything registered later go first, while the
+//! state they need is still there; our handle drops what it kept and
+//! empties the free lists of what they would leak.
 
 use std::cell::{Cell, OnceCell};
 use std::mem::ManuallyDrop;
@@ -26,6 +29,8 @@ use std::sync::Mutex;
 
 use rustpython_vm::vm::thread::{cleanup_current_thread_frames, ThreadedVirtualMachine};
 use rustpython_vm::{Interpreter, VirtualMachine};
+
+use crate::{freelists, view};
 
 /// The interpreter while it runs: `None` before start and after finalize.
 static INTERPRETER: Mutex<Option<Interpreter>> = Mutex::new(None);
@@ -47,9 +52,14 @@ impl Drop for ThreadVm {
             // The interpreter is gone: its objects are leaked, not freed.
             return;
         }
-        // Unregister the thread (sys._current_frames) while attached,
-        // then free the handle.
-        self.handle.run(cleanup_current_thread_frames);
+        // While attached: drop this thread's spare view, unregister the
+        // thread (sys._current_frames), empty the free lists last (after
+        // everything else that frees objects); then free the handle.
+        self.handle.run(|vm| {
+            view::drop_spare();
+            cleanup_current_thread_frames(vm);
+            freelists::flush(vm);
+        });
         // SAFETY: the handle is not used after this point (the field is
         // never read again, and CURRENT no longer points at us).
         unsafe { ManuallyDrop::drop(&mut self.handle) };
@@ -109,9 +119,9 @@ pub(crate) fn attach<R>(f: impl FnOnce(&VirtualMachine) -> R) -> Option<R> {
 /// Make and keep this thread's handle; see the module docs for the order.
 fn make_handle() -> Option<*const ThreadVm> {
     let handle = lock().as_ref()?.enter(|vm| vm.new_thread());
-    // Warm-up: entering registers the VM stack's TLS; deallocating a
-    // list registers the trashcan's.
-    handle.run(|vm| drop(vm.ctx.new_list(vec![vm.ctx.new_int(0).into()])));
+    // Warm-up: entering registers the VM stack's TLS; deallocating
+    // objects registers the trashcan's and the free lists'.
+    handle.run(freelists::register);
     HANDLE
         .try_with(|cell| {
             let tvm = cell.get_or_init(|| ThreadVm { handle: ManuallyDrop::new(handle) });

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use backend_rustpython::{Kept, RustPython};
+use nbdkit_plugin::backend::lent::take_kept;
 use nbdkit_plugin::backend::{
     Arg, Attached, Convert, Global, Ignore, MainScript, ModArg, ModError, ModFunction, ModValue, ModuleSpec, Param,
     ScriptBackend, ScriptError, StartOptions,
@@ -46,6 +47,82 @@ def keep(buf):
 
 def use_kept(which):
     return kept[which][0]
+
+def keep_derived(buf, which):
+    import collections, itertools
+    make = {
+        'cast': lambda: buf.cast('B'),
+        'castI': lambda: buf.cast('I'),
+        'slicecast': lambda: buf[4:12].cast('B'),
+        'castslice': lambda: buf.cast('B')[4:12],
+        'mv': lambda: memoryview(buf),
+        'ro': lambda: buf.toreadonly(),
+        'rocast': lambda: buf.toreadonly().cast('B')[1:],
+        # Where the GC-tracked containers do not reach: a private copy.
+        'deque': lambda: collections.deque([buf[4:12]]),
+        'repeat': lambda: itertools.repeat(buf.cast('B')),
+    }
+    kept[which] = make[which]()
+
+def read_kept(which):
+    v = kept[which]
+    if which == 'deque':
+        v = v[0]
+    elif which == 'repeat':
+        v = next(v)
+    try:
+        data = bytes(v[0:4])
+    except ValueError as e:
+        return 'ValueError: %s' % e
+    try:
+        v[0] = 0xee
+    except (ValueError, TypeError) as e:
+        return 'read %s, write %s' % (data.hex(), type(e).__name__)
+    return 'read %s, wrote' % data.hex()
+
+def raise_with(buf):
+    raise RuntimeError('on purpose')
+
+def release_view(buf):
+    buf.release()
+
+def weak_view(buf):
+    import weakref
+    kept['weak'] = weakref.ref(buf)
+
+def weak_view_dead():
+    return kept['weak']() is None
+
+def transient_derived(buf):
+    # Derived views used and dropped within the call: nothing is kept.
+    c = buf.cast('B')
+    s = c[1:3]
+    del c, s
+    return len(buf)
+
+def store_like_bytes(buf):
+    # bytearray slice assignment from the lent view must give what it
+    # gives from bytes of the same content, in every shape.
+    specs = [(8, 8 + len(buf), None), (0, 4, None), (0, 2 * len(buf), 2), (60, 70, None),
+             (None, None, None), (-len(buf), None, None), (30, 20, None), (3, 3, None), (70, 80, None)]
+    bad = []
+    for start, stop, step in specs:
+        a = bytearray(range(64))
+        b = bytearray(range(64))
+        s = slice(start, stop, step)
+        try:
+            a[s] = buf
+            ra = bytes(a)
+        except Exception as e:
+            ra = type(e).__name__
+        try:
+            b[s] = bytes(buf)
+            rb = bytes(b)
+        except Exception as e:
+            rb = type(e).__name__
+        if ra != rb:
+            bad.append('%r: %r != %r' % (s, ra, rb))
+    return '\n'.join(bad)
 
 def noop(h, buf, offset, flags):
     pass
@@ -169,6 +246,75 @@ fn kept_view_and_slice_raise_after_the_call() {
             ("ValueError".into(), "operation forbidden on released memoryview object".into()),
             "{which}"
         );
+    }
+}
+
+#[test]
+fn derived_views_kept_are_released_or_see_a_copy() {
+    let released = "ValueError: operation forbidden on released memoryview object";
+    for (which, readonly, want) in [
+        ("cast", false, released.to_string()),
+        ("castI", false, released.to_string()),
+        ("slicecast", false, released.to_string()),
+        ("castslice", false, released.to_string()),
+        ("mv", false, released.to_string()),
+        ("ro", false, released.to_string()),
+        ("rocast", true, released.to_string()),
+        // Out of the sweep's reach: a copy of the bytes at the end of the
+        // call, never the memory itself (changed below).
+        ("deque", false, "read 04050607, wrote".to_string()),
+        ("repeat", false, "read 00010203, wrote".to_string()),
+    ] {
+        let mut mem: Vec<u8> = (0..16).collect();
+        take_kept();
+        let buf = if readonly { Arg::Bytes(&mem) } else { Arg::BytesMut(&mut mem) };
+        backend().call(&f("keep_derived"), &mut [buf, Arg::Str(which)], Ignore).unwrap();
+        assert!(take_kept(), "{which}: the plugin is told the buffer was kept");
+        mem.fill(0xaa);
+        let got = backend().call(&f("read_kept"), &mut [Arg::Str(which)], Text).unwrap();
+        assert_eq!(got, want, "{which}");
+        assert!(mem.iter().all(|&b| b == 0xaa), "{which}: nbdkit's memory was written after the call");
+    }
+}
+
+#[test]
+fn nothing_kept_is_not_reported() {
+    let mut mem = vec![0u8; 64];
+    take_kept();
+    backend().call(&f("fill"), &mut [Arg::BytesMut(&mut mem), Arg::Int(1)], Ignore).unwrap();
+    assert_eq!(backend().call(&f("transient_derived"), &mut [Arg::BytesMut(&mut mem)], I64).unwrap(), 64);
+    backend().call(&f("transient_derived"), &mut [Arg::Bytes(&mem)], I64).unwrap();
+    // The traceback of an exception holds the call's frame (and so the
+    // view) until it is dropped: not the script keeping it.
+    backend().call(&f("raise_with"), &mut [Arg::BytesMut(&mut mem)], Ignore).unwrap_err();
+    assert!(!take_kept());
+}
+
+#[test]
+fn a_view_the_script_released_or_watches_is_not_reused() {
+    let mut mem = vec![0u8; 48];
+    backend().call(&f("release_view"), &mut [Arg::BytesMut(&mut mem)], Ignore).unwrap();
+    backend().call(&f("fill"), &mut [Arg::BytesMut(&mut mem), Arg::Int(3)], Ignore).unwrap();
+    assert!(mem.iter().all(|&b| b == 3));
+    backend().call(&f("weak_view"), &mut [Arg::BytesMut(&mut mem)], Ignore).unwrap();
+    backend().call(&f("fill"), &mut [Arg::BytesMut(&mut mem), Arg::Int(4)], Ignore).unwrap();
+    struct Truth;
+    impl Convert for Truth {
+        type Output = bool;
+        fn convert<A: Attached>(self, cx: &A, v: A::Value) -> Result<bool, ScriptError> {
+            cx.truth(&v)
+        }
+    }
+    assert!(backend().call(&f("weak_view_dead"), &mut [], Truth).unwrap(), "a weakly referenced view was lent again");
+}
+
+#[test]
+fn bytearray_assignment_from_a_lent_view_is_unchanged() {
+    for readonly in [true, false] {
+        let mut mem: Vec<u8> = (100..110).collect();
+        let buf = if readonly { Arg::Bytes(&mem) } else { Arg::BytesMut(&mut mem) };
+        let bad = backend().call(&f("store_like_bytes"), &mut [buf], Text).unwrap();
+        assert_eq!(bad, "", "readonly={readonly}");
     }
 }
 
