@@ -57,14 +57,6 @@ impl ScriptError {
             ScriptError::Invalid(m) => m,
         }
     }
-
-    /// The exception's type name (`"SystemExit"`, ...), if it is one.
-    pub fn exception_kind(&self) -> Option<&str> {
-        match self {
-            ScriptError::Exception { kind, .. } => Some(kind),
-            ScriptError::Invalid(_) => None,
-        }
-    }
 }
 
 /// Operations on temporary values while the thread is attached. The plugin's
